@@ -54,7 +54,8 @@
  *     to the growth is released if retained memory is above the goal (the
  *     fragments that were not big enough for the allocation), and when the
  *     memory limit is exceeded the excess is released at once, forced.
- *   - malloc_trim(0): everything free, forced, and a "(forced)" trace line.
+ *   - malloc_trim(0): everything free, forced, and a "(forced)" trace line
+ *     (preceded by a line for the work done since the last one, if any).
  *
  * Calls: palloc.c (bitmaps, summaries), sys.c (madvise, futex, clocks),
  * heap.c (the global heap and its lock), log.c (the trace line).
@@ -390,10 +391,12 @@ static void *scav_bg_main(void *arg)
 						 GCM_MIN(SCAV_QUANTUM_BYTES, excess - released),
 						 false);
 			released += n;
+			/* Counted per quantum, so that a malloc_trim line
+			 * can report all work done before it. */
+			__atomic_fetch_add(&scav_released_bg, n, __ATOMIC_RELAXED);
 			if (n == 0)
 				break;
 		}
-		__atomic_fetch_add(&scav_released_bg, released, __ATOMIC_RELAXED);
 		uint64_t worked = sys_thread_cputime() - t0;
 		if (worked == 0)
 			worked = (sys_nanotime() - w0) | 1;
@@ -471,6 +474,15 @@ void scav_eager(size_t growth_bytes)
 size_t scav_release_all(void)
 {
 	lock_assert_not_held(&heap_global.lock);
+	if (opt.scavtrace) {
+		/* Work done since the last line is reported before the forced
+		 * line, so that the trace accounts, in order, for everything
+		 * released up to malloc_trim. */
+		size_t bg = __atomic_exchange_n(&scav_released_bg, 0, __ATOMIC_RELAXED);
+		size_t eager = __atomic_exchange_n(&scav_released_eager, 0, __ATOMIC_RELAXED);
+		if ((bg | eager) != 0)
+			scav_trace(bg, eager, false);
+	}
 	lock_acquire(&scav_lock);
 	scav_cursor_t cur = { PALLOC_MAX_ADDR };
 	size_t n = scav_scavenge(&heap_global.pa, &cur, SIZE_MAX, true);
