@@ -100,7 +100,7 @@ static void gc_mark_root(uintptr_t lo, uintptr_t hi, void *arg)
 	mark_state_t *m = arg;
 	if (hi > lo)
 		m->root_bytes += hi - lo;
-	mark_range(m, lo, hi);
+	mark_root(m, lo, hi);
 }
 
 /* Scans [lo, hi) but never into the heap's arenas (a stack mapping the
@@ -244,6 +244,11 @@ static void gc_cycle_locked(void *arg)
 	}
 	c->t_stopped = sys_nanotime();
 	mark_state_t *m = &c->m;
+	const addrrange_set_t *ar = &heap_global.pa.in_use;
+	if (ar->n > 0) {
+		m->heap_lo = ar->ranges[0].base;
+		m->heap_hi = ar->ranges[ar->n - 1].limit;
+	}
 
 	heap_for_each_span(gc_premark_span, NULL);
 	tcache_for_each_live(gc_premark_cache, NULL);

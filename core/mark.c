@@ -17,7 +17,12 @@
  *
  * The mark stack holds ranges still to scan. It lives in mmap'd memory and
  * doubles when full; marking is depth-first from the top of the stack, so
- * a long linked list needs one entry at a time, not one per node. If the
+ * a long linked list needs one entry at a time, not one per node. A range
+ * longer than MARK_CHUNK_BYTES is scanned a chunk at a time, the rest
+ * going back on the stack below what the chunk reaches, and roots are
+ * scanned the same way: an array of a million pointers then needs a few
+ * hundred entries, not a million, and the stack stays small enough that
+ * its pages are not faulted in afresh by every large cycle. If the
  * stack cannot grow, the object is marked but not queued and `overflow` is
  * set; mark_drain then rescans every marked scannable object, queueing what
  * their contents reach, until a pass completes without overflow.
@@ -29,6 +34,9 @@
 #include "sys.h"
 
 #include <string.h>
+
+/* Longest range scanned before marking goes deeper: 512 words. */
+#define MARK_CHUNK_BYTES ((uintptr_t)4096)
 
 static bool mark_push(mark_state_t *m, uintptr_t lo, uintptr_t hi)
 {
@@ -53,6 +61,8 @@ static bool mark_push(mark_state_t *m, uintptr_t lo, uintptr_t hi)
 
 bool mark_word(mark_state_t *m, uintptr_t w)
 {
+	if (w - m->heap_lo >= m->heap_hi - m->heap_lo)
+		return false;
 	span_t *s = pagemap_lookup((const void *)w);
 	if (s == NULL || s->kind == SPAN_KIND_MALLOC)
 		return false;
@@ -119,8 +129,25 @@ static void mark_drain_stack(mark_state_t *m)
 		} else {
 			return;
 		}
+		if (hi - lo > MARK_CHUNK_BYTES) {
+			/* If the rest cannot be queued, overflow is set and
+			 * the rescan covers the object (it is marked). */
+			mark_push(m, lo + MARK_CHUNK_BYTES, hi);
+			hi = lo + MARK_CHUNK_BYTES;
+		}
 		mark_range(m, lo, hi);
 	}
+}
+
+void mark_root(mark_state_t *m, uintptr_t lo, uintptr_t hi)
+{
+	lo = align_up(lo, sizeof(uintptr_t)); /* no word straddles two chunks */
+	while (hi > lo && hi - lo > MARK_CHUNK_BYTES) {
+		mark_range(m, lo, lo + MARK_CHUNK_BYTES);
+		mark_drain_stack(m);
+		lo += MARK_CHUNK_BYTES;
+	}
+	mark_range(m, lo, hi);
 }
 
 /* Rescans the contents of every marked collectable, scanned object of s. */

@@ -17,6 +17,10 @@ typedef struct mark_state {
 	 * stack: a small FIFO that gives the prefetch time to land. */
 	uintptr_t ring[2 * 16];
 	unsigned ring_head, ring_len;
+	/* Every span lies in [heap_lo, heap_hi): other words are rejected
+	 * without a look at the page map (whose untouched root pages a
+	 * random-looking word would otherwise fault in). */
+	uintptr_t heap_lo, heap_hi;
 	size_t marked_bytes;
 	size_t marked_objects;
 	size_t root_bytes;
@@ -29,6 +33,10 @@ bool mark_word(mark_state_t *m, uintptr_t w);
 
 /* Scans [lo, hi) word by word (lo rounded up to a word). */
 void mark_range(mark_state_t *m, uintptr_t lo, uintptr_t hi);
+
+/* Scans the root range [lo, hi) a chunk at a time, draining what each
+ * chunk reaches before the next (the caller drains after the last). */
+void mark_root(mark_state_t *m, uintptr_t lo, uintptr_t hi);
 
 /* Scans everything queued, and recovers from a mark-stack overflow by
  * rescanning marked objects until nothing new is marked. */
