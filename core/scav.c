@@ -396,7 +396,7 @@ static void *scav_bg_main(void *arg)
 						 GCM_MIN(SCAV_BG_STEP_BYTES, excess - released),
 						 false);
 			released += n;
-			/* Counted per quantum, so that a malloc_trim line
+			/* Counted per call, so that a malloc_trim line
 			 * can report all work done before it. */
 			__atomic_fetch_add(&scav_released_bg, n, __ATOMIC_RELAXED);
 			if (n == 0)
