@@ -279,6 +279,15 @@ static void scav_trace(size_t bg, size_t eager, bool forced)
 		 forced ? " (forced)" : "");
 }
 
+/* The line for the work done since the last one, if there was any. */
+static void scav_trace_pending(void)
+{
+	size_t bg = __atomic_exchange_n(&scav_released_bg, 0, __ATOMIC_RELAXED);
+	size_t eager = __atomic_exchange_n(&scav_released_eager, 0, __ATOMIC_RELAXED);
+	if (opt.scavtrace && (bg | eager) != 0)
+		scav_trace(bg, eager, false);
+}
+
 /* Bytes freed to the page allocator since the background thread parked. */
 static size_t scav_freed_since_park;
 
@@ -363,10 +372,7 @@ static void *scav_bg_main(void *arg)
 			/* Threads idle for a whole generation hand their
 			 * caches back (tcache.c). */
 			tcache_request_idle_flushes();
-			size_t bg = __atomic_exchange_n(&scav_released_bg, 0, __ATOMIC_RELAXED);
-			size_t eager = __atomic_exchange_n(&scav_released_eager, 0, __ATOMIC_RELAXED);
-			if (opt.scavtrace && (bg | eager) != 0)
-				scav_trace(bg, eager, false);
+			scav_trace_pending();
 		}
 
 		scav_figures_t f;
@@ -479,15 +485,10 @@ void scav_eager(size_t growth_bytes)
 size_t scav_release_all(void)
 {
 	lock_assert_not_held(&heap_global.lock);
-	if (opt.scavtrace) {
-		/* Work done since the last line is reported before the forced
-		 * line, so that the trace accounts, in order, for everything
-		 * released up to malloc_trim. */
-		size_t bg = __atomic_exchange_n(&scav_released_bg, 0, __ATOMIC_RELAXED);
-		size_t eager = __atomic_exchange_n(&scav_released_eager, 0, __ATOMIC_RELAXED);
-		if ((bg | eager) != 0)
-			scav_trace(bg, eager, false);
-	}
+	/* Work done since the last line is reported before the forced line,
+	 * so that the trace accounts, in order, for everything released up
+	 * to malloc_trim. */
+	scav_trace_pending();
 	lock_acquire(&scav_lock);
 	scav_cursor_t cur = { PALLOC_MAX_ADDR };
 	size_t n = scav_scavenge(&heap_global.pa, &cur, SIZE_MAX, true);

@@ -150,6 +150,12 @@ static long labs_(long x)
 	return x < 0 ? -x : x;
 }
 
+/* How far a trace figure of kib KiB may be from the RSS: 8 MiB + 5%. */
+static long trace_tol(long kib)
+{
+	return 8 * MIB_K + kib / 20;
+}
+
 /* ---- tests --------------------------------------------------------------- */
 
 TestSuite(scav_it, .timeout = 120);
@@ -172,9 +178,9 @@ Test(scav_it, program_runs_preloaded)
  *
  * The program samples its RSS when a line reaches its reader thread, which
  * is never before the line was written but may be well after it on a busy
- * machine: by then the scavenger may have released more, and a line's
- * work may even be reported after malloc_trim's line (work done in a
- * generation is reported when the generation ends). So while idling, each
+ * machine: by then the scavenger may have released more, and the line of
+ * a background call still running when malloc_trim starts comes after
+ * malloc_trim's line. So while idling, each
  * line checks one side only: the heap's RSS is at most "now" (+ tolerance),
  * and RSS has fallen from the peak by at least the work reported so far
  * (- tolerance). Both sides are checked where the program knows the RSS
@@ -215,8 +221,8 @@ Test(scav_it, scavtrace_lines_match_rss)
 		if (t.forced) {
 			nforced++;
 			cr_assert_eq(t.bg, 0, "a forced line has no background work: '%s'", line);
-			long heap = after_trim - base, tol = 8 * MIB_K + t.now / 20;
-			cr_assert_leq(labs_(heap - t.now), tol,
+			long heap = after_trim - base;
+			cr_assert_leq(labs_(heap - t.now), trace_tol(t.now),
 				      "'%s': now %ld KiB, but after malloc_trim(0) the heap's RSS is "
 				      "%ld KiB (RSS %ld - base %ld)",
 				      line, t.now, heap, after_trim, base);
@@ -226,25 +232,25 @@ Test(scav_it, scavtrace_lines_match_rss)
 			/* The background thread may release a little more
 			 * while malloc_trim runs: RSS falls at least by this
 			 * line's work. */
-			cr_assert_geq(before_trim - after_trim, work - 8 * MIB_K - work / 20,
+			cr_assert_geq(before_trim - after_trim, work - trace_tol(work),
 				      "'%s': malloc_trim(0) reported %ld KiB, RSS fell by %ld KiB",
 				      line, work, before_trim - after_trim);
 			continue;
 		}
 		nbg += t.bg > 0;
-		long heap = rss - base, tol = 8 * MIB_K + t.now / 20;
-		cr_assert_leq(heap, t.now + tol,
+		long heap = rss - base;
+		cr_assert_leq(heap, t.now + trace_tol(t.now),
 			      "'%s': now %ld KiB, but the heap's RSS after it is %ld KiB (RSS %ld - "
 			      "base %ld)",
 			      line, t.now, heap, rss, base);
-		cr_assert_geq(peak - rss, total_work - 8 * MIB_K - total_work / 20,
+		cr_assert_geq(peak - rss, total_work - trace_tol(total_work),
 			      "'%s': %ld KiB reported released so far, RSS fell by only %ld KiB",
 			      line, total_work, peak - rss);
 	}
 	free(copy);
 	for (size_t i = 0; i < nlate && i < 8; i++)
 		total_work += late[i].bg + late[i].eager;
-	cr_assert_leq(labs_(peak - after_trim - total_work), 8 * MIB_K + total_work / 20,
+	cr_assert_leq(labs_(peak - after_trim - total_work), trace_tol(total_work),
 		      "%ld KiB reported released in all, RSS fell by %ld KiB from the peak",
 		      total_work, peak - after_trim);
 	cr_assert_geq(nbg, 1, "no background line while the program idled with %ld KiB free",
