@@ -148,7 +148,8 @@ static void *alloc_kind_slow_body(size_t n, unsigned kind)
 	}
 	__atomic_store_n(&tc->active_epoch, __atomic_load_n(&tcache_epoch, __ATOMIC_RELAXED),
 			 __ATOMIC_RELAXED);
-	unsigned sc = spanclass_make(kind, sizeclass_of(n));
+	unsigned sc = spanclass_make(kind, kind == SPAN_KIND_MALLOC ? sizeclass_of(n)
+								    : sizeclass_gc_of(n));
 	tcache_bin_t *b = &tc->bins[sc];
 	void *p = b->n != 0 ? b->slots[--b->n] : tcache_refill_pop(tc, sc);
 	if (p == NULL) {
@@ -178,7 +179,7 @@ void *alloc_gc_malloc_slow(size_t n, unsigned kind)
 	tcache_t *tc = tcache_tls;
 	if (p != NULL) {
 		counted = n > SIZECLASS_MAX_SIZE ? align_up(n, PALLOC_PAGE_SIZE)
-						 : sizeclass_table[sizeclass_of(n)].size;
+						 : sizeclass_table[sizeclass_gc_of(n)].size;
 		counted += tc->gc_pending_bytes;
 		tc->gc_pending_bytes = 0;
 	}
@@ -328,7 +329,9 @@ static void *alloc_realloc_body(void *p, size_t n, const char *call)
 			alloc_report_invalid(call, p);
 		usable = s->elem_size;
 		/* Same class: nothing to do. */
-		if (n <= SIZECLASS_MAX_SIZE && sizeclass_of(n) == s->cls)
+		if (n <= SIZECLASS_MAX_SIZE &&
+		    (spanclass_kind(s->sc) == SPAN_KIND_MALLOC ? sizeclass_of(n)
+							       : sizeclass_gc_of(n)) == s->cls)
 			return p;
 	} else {
 		if (s->state != SPAN_LARGE || (uintptr_t)p != s->base)
@@ -396,7 +399,7 @@ static void *alloc_memalign_body(size_t align, size_t n)
 	if (align <= PALLOC_PAGE_SIZE && n <= SIZECLASS_MAX_SIZE) {
 		/* A class whose size is a multiple of align has every object
 		 * aligned, since spans start on page boundaries. */
-		for (unsigned c = sizeclass_of(n); c < SIZECLASS_COUNT; c++)
+		for (unsigned c = sizeclass_of(n); c < SIZECLASS_SMALL_COUNT; c++)
 			if (sizeclass_table[c].size % align == 0)
 				return alloc_malloc(sizeclass_table[c].size);
 	}

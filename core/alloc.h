@@ -36,7 +36,7 @@ GCM_NOINLINE void *alloc_gc_malloc_slow(size_t n, unsigned kind);
 GCM_INLINE void *alloc_gc_malloc(size_t n, unsigned kind)
 {
 	if (GCM_LIKELY(n <= SIZECLASS_MAX_SIZE)) {
-		unsigned cls = sizeclass_of(n);
+		unsigned cls = sizeclass_gc_of(n);
 		tcache_t *tc = tcache_tls;
 		tcache_bin_t *b = &tc->bins[spanclass_make(kind, cls)];
 		if (GCM_LIKELY(b->n != 0)) {

@@ -38,8 +38,9 @@ void sizeclass_init(void)
 	for (uint32_t base = 128; base < SIZECLASS_MAX_SIZE; base *= 2)
 		for (uint32_t k = 1; k <= 8; k++)
 			sizeclass_table[c++].size = base + k * (base / 8);
-	if (c != SIZECLASS_COUNT)
-		gcm_throw("size classes: built %u, expected %u", c, SIZECLASS_COUNT);
+	if (c != SIZECLASS_SMALL_COUNT)
+		gcm_throw("size classes: built %u, expected %u", c, SIZECLASS_SMALL_COUNT);
+	sizeclass_table[SIZECLASS_24].size = 24;
 
 	for (c = 1; c < SIZECLASS_COUNT; c++) {
 		sizeclass_info_t *ci = &sizeclass_table[c];
@@ -50,7 +51,7 @@ void sizeclass_init(void)
 	c = 1;
 	for (size_t i = 0; i <= SIZECLASS_MAX_SIZE / 16; i++) {
 		size_t n = i * 16;
-		while (sizeclass_table[c].size < n)
+		while (c < SIZECLASS_SMALL_COUNT - 1 && sizeclass_table[c].size < n)
 			c++;
 		sizeclass_small_lookup[i] = (uint8_t)c;
 	}

@@ -2,13 +2,20 @@
  * sizeclass.h — the small-object size classes.
  *
  * Requests up to SIZECLASS_MAX_SIZE bytes are rounded up to one of
- * SIZECLASS_COUNT - 1 classes (class 0 means "large: straight from the page
- * allocator"). Every class is a multiple of 16 bytes, so every object is
- * 16-byte aligned. From 128 bytes up there are 8 classes per doubling, so
- * rounding wastes less than 12.5% of an object; below 128 bytes the classes
- * are the multiples of 16. Each class has a span size, a multiple of 32 KiB,
- * chosen so that the tail of the span that fits no whole object is at most
- * 12.5% of the span.
+ * SIZECLASS_SMALL_COUNT - 1 classes (class 0 means "large: straight from the
+ * page allocator"). Every one of them is a multiple of 16 bytes, so every
+ * malloc object is 16-byte aligned, as glibc's are. From 128 bytes up there
+ * are 8 classes per doubling, so rounding wastes less than 12.5% of an
+ * object; below 128 bytes the classes are the multiples of 16. Each class
+ * has a span size, a multiple of 32 KiB, chosen so that the tail of the span
+ * that fits no whole object is at most 12.5% of the span.
+ *
+ * One more class, SIZECLASS_24, sits after them and serves only the
+ * collectable kinds (sizeclass_gc_of): requests of 17 to 24 bytes, the
+ * common size of a collected node (two pointers and two ints, three
+ * pointers), would waste a quarter of a 32-byte object. Its objects are
+ * 8-byte aligned, which is all a type of at most 24 bytes can need (a
+ * type's size is a multiple of its alignment). malloc keeps glibc's 16.
  *
  * The table is computed at start-up by sizeclass_init (pure arithmetic, no
  * allocation); test_sizeclass.c checks its properties.
@@ -19,7 +26,11 @@
 #include "base.h"
 
 #define SIZECLASS_MAX_SIZE ((size_t)32768)
-#define SIZECLASS_COUNT 73 /* class 0 (large) + 72 small classes */
+/* Class 0 (large) + 72 small classes for every kind ... */
+#define SIZECLASS_SMALL_COUNT 73
+/* ... + the 24-byte class of the collectable kinds. */
+#define SIZECLASS_24 73
+#define SIZECLASS_COUNT 74
 /* Small spans are multiples of this many pages (32 KiB). */
 #define SIZECLASS_SPAN_UNIT 8
 /* The most objects a span of any class holds (the span's bitmap size):
@@ -44,6 +55,12 @@ void sizeclass_init(void);
 GCM_INLINE unsigned sizeclass_of(size_t n)
 {
 	return sizeclass_small_lookup[(n + 15) >> 4];
+}
+
+/* The class of a collectable request of n bytes, 1 <= n <= SIZECLASS_MAX_SIZE. */
+GCM_INLINE unsigned sizeclass_gc_of(size_t n)
+{
+	return n - 17 < 8 ? SIZECLASS_24 : sizeclass_of(n);
 }
 
 #endif /* GCM_SIZECLASS_H */

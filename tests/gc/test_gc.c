@@ -167,6 +167,12 @@ Test(api, malloc_usable_size, .timeout = 40,
 	run_api("usable");
 }
 
+Test(api, nodes_of_24_bytes, .timeout = 40,
+     .description = "24-byte collectable objects: kept through their last word, then reclaimed")
+{
+	run_api("node24");
+}
+
 Test(api, realloc_keeps_collectable, .timeout = 40,
      .description = "realloc() keeps an object collectable and scanned")
 {

@@ -11,7 +11,12 @@
  *   free_large   free() of a 1 MiB collectable object
  *   usable       malloc_usable_size() of collectable objects of many sizes
  *                is at least the size asked for, and all of it is usable
- *                (neighbours keep their contents)
+ *                (neighbours keep their contents); objects of 17..24 bytes
+ *                are 24 bytes and 8-byte aligned, all others 16-byte aligned
+ *   node24       100,000 24-byte objects, each pointing to the next from its
+ *                last word, reachable only through the first: all kept with
+ *                their contents (marked bytes exactly 24 each), then all
+ *                reclaimed once the first is dropped
  *   realloc      realloc() keeps a collectable object collectable and
  *                scanned: small -> bigger small -> large -> small, contents
  *                kept, the object it points to kept alive through it, and
@@ -192,6 +197,14 @@ static void scenario_usable(void)
 				  sizes[i]);
 			u[atomic][i] = malloc_usable_size(p[atomic][i]);
 			size_t want = sizes[i] ? sizes[i] : 1;
+			uintptr_t addr = (uintptr_t)p[atomic][i];
+			if (want >= 17 && want <= 24)
+				GCP_CHECK(u[atomic][i] == 24 && addr % 8 == 0,
+					  "gcm_malloc%s(%zu) = %p, usable %zu: want 24 bytes, 8-aligned",
+					  atomic ? "_atomic" : "", sizes[i], p[atomic][i], u[atomic][i]);
+			else
+				GCP_CHECK(addr % 16 == 0, "gcm_malloc%s(%zu) = %p: not 16-aligned",
+					  atomic ? "_atomic" : "", sizes[i], p[atomic][i]);
 			GCP_CHECK(u[atomic][i] >= want,
 				  "malloc_usable_size(gcm_malloc%s(%zu)) = %zu", atomic ? "_atomic" : "",
 				  sizes[i], u[atomic][i]);
@@ -217,6 +230,54 @@ static void scenario_usable(void)
 		for (size_t i = 0; i < N; i++)
 			free(p[atomic][i]);
 	gcp_say("ok usable: %d sizes, scanned and atomic", (int)N);
+}
+
+/* ---- node24 --------------------------------------------------------------------- */
+
+#define NNODE24 100000
+struct node24 {
+	uint64_t stamp, check;
+	struct node24 *next; /* the last word: scanning 16 bytes would miss it */
+};
+static struct node24 *volatile head24;
+
+static GCP_NOINLINE void make_nodes24(void)
+{
+	struct node24 *first = NULL;
+	for (size_t i = NNODE24; i-- > 0;) {
+		struct node24 *n = gcp.malloc(sizeof(*n));
+		GCP_CHECK(n != NULL && gcp_usable(n) == 24, "gcm_malloc(24): %p", (void *)n);
+		n->stamp = i;
+		n->check = gcp_word(i, 1);
+		n->next = first;
+		first = n;
+	}
+	head24 = first;
+}
+
+static GCP_NOINLINE size_t walk_nodes24(void)
+{
+	size_t i = 0;
+	for (struct node24 *n = head24; n != NULL; n = n->next, i++)
+		GCP_CHECK(n->stamp == i && n->check == gcp_word(i, 1), "node %zu spoilt", i);
+	return i;
+}
+
+static void scenario_node24(void)
+{
+	make_nodes24();
+	for (int round = 0; round < 3; round++) {
+		gcp_collect(&st, 1);
+		GCP_CHECK(marked() == (uint64_t)NNODE24 * 24, "round %d: %llu marked, expected %zu",
+			  round, (unsigned long long)marked(), (size_t)NNODE24 * 24);
+		GCP_CHECK(walk_nodes24() == NNODE24, "the list lost nodes");
+	}
+	head24 = NULL;
+	gcp_collect(&st, 1);
+	GCP_CHECK(marked() == 0, "dropped list: %llu bytes still marked", (unsigned long long)marked());
+	GCP_CHECK(st.gc_freed_bytes >= (uint64_t)NNODE24 * 24, "freed %llu bytes, expected >= %zu",
+		  (unsigned long long)st.gc_freed_bytes, (size_t)NNODE24 * 24);
+	gcp_say("ok node24: %d nodes of 24 bytes kept, then reclaimed", NNODE24);
 }
 
 /* ---- realloc -------------------------------------------------------------------- */
@@ -364,6 +425,8 @@ int main(int argc, char **argv)
 		scenario_free_large();
 	else if (strcmp(s, "usable") == 0)
 		scenario_usable();
+	else if (strcmp(s, "node24") == 0)
+		scenario_node24();
 	else if (strcmp(s, "realloc") == 0)
 		scenario_realloc(0);
 	else if (strcmp(s, "realloc_atomic") == 0)
