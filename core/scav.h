@@ -60,8 +60,9 @@ size_t scav_excess(const scav_figures_t *f);
 /* The global heap's scavenger. */
 
 /* Notes that the heap freed nbytes of pages; wakes the background thread
- * if it is parked and enough was freed. Callable with any allocator lock
- * held; never blocks. */
+ * if it is parked for want of anything free and enough was freed (a free
+ * never makes work before the generation ends: see scav.c). Callable with
+ * any allocator lock held; never blocks. */
 void scav_kick(size_t nbytes);
 
 /* Starts the background thread if it was asked for and is not running.
