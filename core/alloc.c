@@ -475,12 +475,15 @@ void alloc_prefork(void)
 {
 	if (!alloc_is_initialized())
 		return;
-	gc_prefork();
+	if (GCM_COLLECTOR)
+		gc_prefork();
 	central_prefork();
 	scav_prefork();
 	heap_prefork();
-	fin_prefork();
-	special_prefork();
+	if (GCM_COLLECTOR) {
+		fin_prefork();
+		special_prefork();
+	}
 	tcache_prefork();
 }
 
@@ -489,12 +492,15 @@ void alloc_postfork_parent(void)
 	if (!alloc_is_initialized())
 		return;
 	tcache_postfork_parent();
-	special_postfork_parent();
-	fin_postfork_parent();
+	if (GCM_COLLECTOR) {
+		special_postfork_parent();
+		fin_postfork_parent();
+	}
 	heap_postfork_parent();
 	scav_postfork_parent();
 	central_postfork_parent();
-	gc_postfork_parent();
+	if (GCM_COLLECTOR)
+		gc_postfork_parent();
 }
 
 void alloc_postfork_child(void)
@@ -502,10 +508,13 @@ void alloc_postfork_child(void)
 	if (!alloc_is_initialized())
 		return;
 	tcache_postfork_child();
-	special_postfork_child();
-	fin_postfork_child();
+	if (GCM_COLLECTOR) {
+		special_postfork_child();
+		fin_postfork_child();
+	}
 	heap_postfork_child();
 	scav_postfork_child();
 	central_postfork_child();
-	gc_postfork_child();
+	if (GCM_COLLECTOR)
+		gc_postfork_child();
 }

@@ -36,7 +36,7 @@ GCM_INLINE void *alloc_malloc(size_t n)
 GCM_INLINE void alloc_free(void *p)
 {
 	span_t *s = pagemap_lookup(p);
-	if (GCM_LIKELY(s != NULL && s->cls != 0 && s->specials == NULL)) {
+	if (GCM_LIKELY(s != NULL && s->cls != 0 && (!GCM_COLLECTOR || s->specials == NULL))) {
 		tcache_bin_t *b = &tcache_tls->bins[s->sc];
 		if (GCM_LIKELY(span_is_object_start(s, (uintptr_t)p) &&
 			       b->n < b->max &&

@@ -128,7 +128,7 @@ static void preload_setup_signals(void)
 		tcache_flush_handler = preload_flush_handler;
 		__atomic_store_n(&tcache_flush_signal, PRELOAD_FLUSH_SIGNAL, __ATOMIC_RELEASE);
 	}
-	if (preload_take_signal(PRELOAD_STOP_SIGNAL, stw_signal_handler))
+	if (GCM_COLLECTOR && preload_take_signal(PRELOAD_STOP_SIGNAL, stw_signal_handler))
 		__atomic_store_n(&stw_signal, PRELOAD_STOP_SIGNAL, __ATOMIC_RELEASE);
 }
 
