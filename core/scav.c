@@ -46,8 +46,9 @@
  *     It works in runs of up to 2 MiB for about 1 ms of its own CPU time, then
  *     sleeps long enough to hold its CPU share at 1% of one CPU (a bounded
  *     proportional-integral correction adjusts the sleep ratio from the
- *     measured share). With nothing to do it parks on a futex; frees wake it
- *     once they have released a quantum's worth of pages.
+ *     measured share). With nothing to do it sleeps until the generation
+ *     ends, or, when nothing free is retained at all, parks on a futex
+ *     until frees wake it (scav_kick says why frees wake it only then).
  *     At each generation boundary it starts a new generation and, with
  *     GCMALLOC_DEBUG=scavtrace=1, prints one line if any work was done.
  *   - The eager path, at allocation time: when the heap has just grown, up
