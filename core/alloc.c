@@ -131,6 +131,13 @@ static tcache_t *alloc_tcache(void)
 	return tc;
 }
 
+/* The size class of a small request of kind `kind`: the collectable kinds
+ * have a 24-byte class of their own (sizeclass.h). */
+static unsigned alloc_class_of(size_t n, unsigned kind)
+{
+	return kind == SPAN_KIND_MALLOC ? sizeclass_of(n) : sizeclass_gc_of(n);
+}
+
 /* An object of n bytes of the given kind, from the thread's cache (refilled
  * as needed) or, above the largest class, straight from the heap. */
 static void *alloc_kind_slow_body(size_t n, unsigned kind)
@@ -148,8 +155,7 @@ static void *alloc_kind_slow_body(size_t n, unsigned kind)
 	}
 	__atomic_store_n(&tc->active_epoch, __atomic_load_n(&tcache_epoch, __ATOMIC_RELAXED),
 			 __ATOMIC_RELAXED);
-	unsigned sc = spanclass_make(kind, kind == SPAN_KIND_MALLOC ? sizeclass_of(n)
-								    : sizeclass_gc_of(n));
+	unsigned sc = spanclass_make(kind, alloc_class_of(n, kind));
 	tcache_bin_t *b = &tc->bins[sc];
 	void *p = b->n != 0 ? b->slots[--b->n] : tcache_refill_pop(tc, sc);
 	if (p == NULL) {
@@ -329,9 +335,7 @@ static void *alloc_realloc_body(void *p, size_t n, const char *call)
 			alloc_report_invalid(call, p);
 		usable = s->elem_size;
 		/* Same class: nothing to do. */
-		if (n <= SIZECLASS_MAX_SIZE &&
-		    (spanclass_kind(s->sc) == SPAN_KIND_MALLOC ? sizeclass_of(n)
-							       : sizeclass_gc_of(n)) == s->cls)
+		if (n <= SIZECLASS_MAX_SIZE && alloc_class_of(n, spanclass_kind(s->sc)) == s->cls)
 			return p;
 	} else {
 		if (s->state != SPAN_LARGE || (uintptr_t)p != s->base)
